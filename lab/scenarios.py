@@ -1,0 +1,136 @@
+"""Incidents the lab can inject, undo, and check for by itself (not through the collection)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from .core import REPO, LabError, pid_alive, stop_pid, wait_for
+from .services import PostgreSQL, Redis
+
+SCENARIOS = {}
+
+# Laravel's cache keys carry the app's prefix; sessions and queues live beside them.
+CACHE_PREFIX = 'linkflow_cache:'
+
+
+def scenario(cls):
+    SCENARIOS[cls.name] = cls
+    return cls
+
+
+class Scenario(object):
+    name = ''
+    description = ''
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.state = lab.section('scenarios').setdefault(self.name, {})
+
+    def inject(self):
+        raise NotImplementedError
+
+    def clear(self):
+        raise NotImplementedError
+
+    def present(self):
+        """Whether the symptom can be observed right now, measured directly against the service."""
+        raise NotImplementedError
+
+    def forget(self):
+        self.lab.section('scenarios').pop(self.name, None)
+
+
+@scenario
+class PgPoolExhausted(Scenario):
+    name = 'pg-pool-exhausted'
+    description = ('a leaking "linkflow-api" holds idle sessions until the application role is refused '
+                   '(superusers still get in through the reserved slots)')
+
+    def inject(self):
+        if pid_alive(self.state.get('pid')):
+            return
+        postgres = self.lab.section('postgres')
+        ready = self.lab.root / 'pool-holder.json'
+        if ready.exists():
+            ready.unlink()
+        env = dict(os.environ, LAB_PG_PORT=str(postgres['port']), LAB_PG_USER='linkflow',
+                   LAB_PG_PASSWORD=postgres['apps']['linkflow'], LAB_READY_FILE=str(ready))
+        self.state['pid'] = self.lab.spawn([sys.executable, '-m', 'lab.holder'], self.lab.root / 'pool-holder.log',
+                                           as_user=False, env=env, cwd=str(REPO))
+        self.lab.save()
+        wait_for(ready.exists, 60, 'the connection holder', self.lab.root / 'pool-holder.log')
+        self.state['held'] = json.loads(ready.read_text())['held']
+
+    def clear(self):
+        stop_pid(self.state.get('pid'))
+        postgres = PostgreSQL(self.lab)
+        # Sessions whose client died may linger a moment; make sure none of them is left.
+        postgres.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'linkflow-api'")
+        wait_for(lambda: not self.present(), 15, 'PostgreSQL accepting the application role again')
+
+    def present(self):
+        import psycopg2
+        try:
+            PostgreSQL(self.lab).connect('linkflow', 'linkflow').close()
+        except psycopg2.OperationalError as exc:
+            if 'remaining connection slots' in str(exc) or 'too many clients' in str(exc):
+                return True
+            raise
+        return False
+
+
+@scenario
+class RedisOom(Scenario):
+    name = 'redis-oom'
+    description = 'the Laravel cache fills Redis up to maxmemory under noeviction: writes fail with OOM'
+
+    def inject(self):
+        import redis
+        client = Redis(self.lab).client()
+        written = 0
+        try:
+            while written < 100000:
+                client.set('%sresponse:%06d' % (CACHE_PREFIX, written), b'x' * 65536)
+                written += 1
+        except redis.exceptions.OutOfMemoryError:
+            pass
+        # Freeing our own buffers leaves a little room; a tiny SETRANGE that allocates 4 MB
+        # is accepted while there is any, and leaves Redis well past maxmemory.
+        try:
+            while written < 100010:
+                client.setrange('%sblob:%06d' % (CACHE_PREFIX, written), 4 * 1024 * 1024, 'x')
+                written += 1
+        except redis.exceptions.OutOfMemoryError:
+            pass
+        self.state['keys'] = written
+        if not self.present():
+            raise LabError('Redis still accepts writes after filling %d cache keys' % written)
+
+    def clear(self):
+        client = Redis(self.lab).client()
+        batch = []
+        for key in client.scan_iter(match=CACHE_PREFIX + '*', count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                client.unlink(*batch)
+                batch = []
+        if batch:
+            client.unlink(*batch)
+
+    def present(self):
+        import redis
+        client = Redis(self.lab).client()
+        try:
+            client.set('lab:write-probe', b'x' * 1024)
+        except redis.exceptions.OutOfMemoryError:
+            return True
+        client.delete('lab:write-probe')
+        return False
+
+
+def get(lab, name):
+    if name not in SCENARIOS:
+        raise LabError('unknown scenario %r; known: %s' % (name, ', '.join(sorted(SCENARIOS))))
+    return SCENARIOS[name](lab)
