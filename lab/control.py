@@ -67,6 +67,7 @@ def check(lab, name):
 
 
 def list_scenarios(lab):
+    scenarios.load_all()
     for name, item in sorted(scenarios.SCENARIOS.items()):
         print('%-22s %s' % (name, item.description))
     return 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
+from pathlib import Path
 
 from .core import REPO, LabError, pid_alive, stop_pid, wait_for
 from .services import PostgreSQL, Redis
@@ -130,7 +132,14 @@ class RedisOom(Scenario):
         return False
 
 
+def load_all():
+    """Each domain keeps its scenarios in lab/scenarios_<domain>.py; importing registers them."""
+    for path in sorted(Path(__file__).parent.glob('scenarios_*.py')):
+        importlib.import_module('%s.%s' % (__package__, path.stem))
+
+
 def get(lab, name):
+    load_all()
     if name not in SCENARIOS:
         raise LabError('unknown scenario %r; known: %s' % (name, ', '.join(sorted(SCENARIOS))))
     return SCENARIOS[name](lab)

@@ -50,7 +50,7 @@ run_units() {
 
 run_integration() {
   "$BIN/python" -m lab up || { record integration 0 1 1; return; }
-  "$BIN/python" -m pytest tests/integration -p no:cacheprovider -o cache_dir=.build/pytest-cache \
+  "$BIN/python" -m pytest tests/integration -p no:cacheprovider \
     -c tests/integration/pytest.ini --rootdir tests/integration 2>&1 | tee "$LOGS/integration.log"
   record_pytest integration "${PIPESTATUS[0]}" "$LOGS/integration.log"
 }
