@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the SEV1 database story on the local lab, as far as the collection goes today.
+# `make demo`: the SEV1 database story on the local lab: pool exhausted, the runbook in check
+# mode (nothing changes), then for real (the application connects again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
@@ -26,16 +27,29 @@ except psycopg2.OperationalError as exc:
     print('   the application now sees: %s' % str(exc).strip().splitlines()[-1])
 PY
 
-say "3. Triage in check mode, as an audit would (ansible-playbook playbooks/triage.yml --check --diff)"
-"$BIN/ansible-playbook" -i "$INVENTORY" playbooks/triage.yml --check --diff
+# The leaked sessions are seconds old; the runbook's default waits for 10 minutes of idleness.
+OLDER_THAN=(-e sev1_db_idle_older_than=3s)
+sleep 4
 
-say "4. Triage for real (diagnostics change nothing, so the result is the same)"
-"$BIN/ansible-playbook" -i "$INVENTORY" playbooks/triage.yml
+say "3. The audit's view: ansible-playbook playbooks/sev1-db.yml --check --diff (changes nothing)"
+"$BIN/ansible-playbook" -i "$INVENTORY" playbooks/sev1-db.yml --check --diff "${OLDER_THAN[@]}"
+if ! "$BIN/python" -m lab check pg-pool-exhausted >/dev/null; then
+  echo "demo: check mode changed something: the incident is gone" >&2; exit 1
+fi
 
-say "5. Clear the incident (the runbook's own fix, pg_idle_kill, is the next step of the roadmap)"
+say "4. The runbook for real: ansible-playbook playbooks/sev1-db.yml"
+"$BIN/ansible-playbook" -i "$INVENTORY" playbooks/sev1-db.yml "${OLDER_THAN[@]}"
+
+say "5. The lab's own verdict"
+if "$BIN/python" -m lab check pg-pool-exhausted; then
+  echo "demo: the pool is still exhausted" >&2; exit 1
+fi
+
+say "6. Tidy up the leaking client (the lab's stand-in for the application)"
 "$BIN/python" -m lab clear pg-pool-exhausted
 "$BIN/python" -m lab status
 echo
 echo "Try it yourself:  .venv/bin/python -m lab inject pg-pool-exhausted"
 echo "                  .venv/bin/ansible-playbook -i $INVENTORY playbooks/triage.yml"
+echo "                  .venv/bin/ansible-playbook -i $INVENTORY playbooks/sev1-db.yml --check --diff -e sev1_db_idle_older_than=5s"
 echo "Stop the lab:     make lab-down"

@@ -44,33 +44,67 @@ class Scenario(object):
         self.lab.section('scenarios').pop(self.name, None)
 
 
-@scenario
-class PgPoolExhausted(Scenario):
-    name = 'pg-pool-exhausted'
-    description = ('a leaking "linkflow-api" holds idle sessions until the application role is refused '
-                   '(superusers still get in through the reserved slots)')
+class HeldSessions(Scenario):
+    """Sessions held in a bad state by ``python -m lab.holder MODE`` until cleared."""
+    mode = ''
+    # Sessions of these applications belong to the scenario; clear() makes sure they are gone.
+    applications = ()
 
     def inject(self):
         if pid_alive(self.state.get('pid')):
             return
         postgres = self.lab.section('postgres')
-        ready = self.lab.root / 'pool-holder.json'
+        ready = self.lab.root / ('holder-%s.json' % self.mode)
         if ready.exists():
             ready.unlink()
         env = dict(os.environ, LAB_PG_PORT=str(postgres['port']), LAB_PG_USER='linkflow',
                    LAB_PG_PASSWORD=postgres['apps']['linkflow'], LAB_READY_FILE=str(ready))
-        self.state['pid'] = self.lab.spawn([sys.executable, '-m', 'lab.holder'], self.lab.root / 'pool-holder.log',
-                                           as_user=False, env=env, cwd=str(REPO))
+        log = self.lab.root / ('holder-%s.log' % self.mode)
+        self.state['pid'] = self.lab.spawn([sys.executable, '-m', 'lab.holder', self.mode], log, as_user=False, env=env, cwd=str(REPO))
         self.lab.save()
-        wait_for(ready.exists, 60, 'the connection holder', self.lab.root / 'pool-holder.log')
+        wait_for(ready.exists, 60, 'the %s holder' % self.mode, log)
         self.state['held'] = json.loads(ready.read_text())['held']
+        wait_for(self.present, 15, 'the %s scenario taking hold' % self.name, log)
 
     def clear(self):
-        stop_pid(self.state.get('pid'))
-        postgres = PostgreSQL(self.lab)
+        for pid in set([self.state.get('pid')] + self.holders()):
+            stop_pid(pid)
         # Sessions whose client died may linger a moment; make sure none of them is left.
-        postgres.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'linkflow-api'")
-        wait_for(lambda: not self.present(), 15, 'PostgreSQL accepting the application role again')
+        PostgreSQL(self.lab).execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ANY(%s)',
+                                     args=(list(self.applications),))
+        wait_for(lambda: not self.present(), 15, '%s to clear' % self.name)
+
+    def holders(self):
+        """This lab's holder processes for this mode, found even if the state file lost their pid."""
+        port = str(self.lab.section('postgres')['port']).encode()
+        found = []
+        for entry in os.listdir('/proc'):
+            try:
+                with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                    if handle.read().split(b'\0')[-3:-1] != [b'lab.holder', self.mode.encode()]:
+                        continue
+                with open('/proc/%s/environ' % entry, 'rb') as handle:
+                    if b'LAB_PG_PORT=' + port in handle.read().split(b'\0'):
+                        found.append(int(entry))
+            except (OSError, ValueError):
+                continue
+        return found
+
+    def sessions(self, condition):
+        """pids of the scenario's sessions that meet ``condition`` (SQL over pg_stat_activity)."""
+        rows = PostgreSQL(self.lab).execute(
+            'SELECT pid FROM pg_stat_activity WHERE application_name = ANY(%%s) AND %s' % condition,
+            'linkflow', (list(self.applications),))
+        return [row[0] for row in rows]
+
+
+@scenario
+class PgPoolExhausted(HeldSessions):
+    name = 'pg-pool-exhausted'
+    mode = 'pool'
+    applications = ('linkflow-api',)
+    description = ('a leaking "linkflow-api" holds idle sessions until the application role is refused '
+                   '(superusers still get in through the reserved slots)')
 
     def present(self):
         import psycopg2

@@ -198,6 +198,15 @@ class PostgreSQL(Service):
         finally:
             connection.close()
 
+    def set_max_connections(self, count):
+        """Restart with another max_connections (benchmarks need a thousand sessions); None restores the lab's."""
+        if count is None:
+            self.execute('ALTER SYSTEM RESET max_connections')
+        else:
+            self.execute('ALTER SYSTEM SET max_connections = %d' % int(count))
+        self.lab.run([os.path.join(postgres_bindir(), 'pg_ctl'), '-D', self.state['data'], '-l', str(self.log), '-w', '-t', '60',
+                      '-m', 'fast', '-o', '-p %d -k %s' % (self.state['port'], self.state['socket_dir']), 'restart'])
+
     def stop(self):
         bindir = postgres_bindir()
         if self.pid() and bindir:
@@ -239,6 +248,9 @@ class PgBouncer(Service):
             'default_pool_size = %d' % self.pool_size,
             'max_client_conn = 200',
             'server_connect_timeout = 5',
+            # Idle server connections stay: their closing would free PostgreSQL slots at random
+            # moments and make the pool-exhaustion scenario flaky.
+            'server_idle_timeout = 0',
             'ignore_startup_parameters = extra_float_digits,options',
             '',
         ]))

@@ -70,13 +70,14 @@ run_lint() {
   if [ "$rc" -eq 0 ]; then record lint "${files:-0}" 0 0; else record lint 0 1 "$rc"; fi
 }
 
-# pytest's closing line: "N passed[, N failed][, N error] in Xs"
+# pytest's closing lines ("N passed[, N failed][, N error] in Xs"), summed: ansible-test units
+# runs pytest once per kind of plugin.
 record_pytest() {
-  local name=$1 rc=$2 log=$3 line passed failed errors
-  line=$(grep -E '^=*\s*[0-9]+ (passed|failed|error)' "$log" | tail -1)
-  passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); passed=${passed:-0}
-  failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); failed=${failed:-0}
-  errors=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+'); errors=${errors:-0}
+  local name=$1 rc=$2 log=$3 lines passed failed errors
+  lines=$(grep -E '^=*\s*[0-9]+ (passed|failed|error)' "$log")
+  passed=$(grep -oE '[0-9]+ passed' <<<"$lines" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}'); passed=${passed:-0}
+  failed=$(grep -oE '[0-9]+ failed' <<<"$lines" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}'); failed=${failed:-0}
+  errors=$(grep -oE '[0-9]+ errors?' <<<"$lines" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}'); errors=${errors:-0}
   failed=$((failed + errors))
   # No tests collected, or a crash before the summary, is a failure too.
   if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi

@@ -77,3 +77,48 @@ notes:
   - The module's own session is named C(oncall.runbooks/<module>) in C(application_name)
     and is never a target of a fix.
 '''
+
+    # Which sessions a fix may touch: shared by pg_idle_kill and pg_query_kill.
+    SESSIONS = r'''
+options:
+  databases:
+    description:
+      - Only sessions connected to one of these databases. Empty means all databases.
+    type: list
+    elements: str
+    default: []
+  users:
+    description:
+      - Only sessions of these roles. Empty means all roles.
+    type: list
+    elements: str
+    default: []
+  applications:
+    description:
+      - Only sessions whose C(application_name) is one of these. Empty means all.
+    type: list
+    elements: str
+    default: []
+  exclude_users:
+    description:
+      - Never sessions of these roles, whatever the other filters say.
+    type: list
+    elements: str
+    default: []
+  include_superusers:
+    description:
+      - Also act on superusers' sessions. Off by default; a superuser's session is usually the
+        person or tool trying to fix the incident.
+    type: bool
+    default: false
+  max_sessions:
+    description:
+      - At most this many sessions are acted on in one run; the rest are counted in RV(left_out)
+        and named in RV(summary). Must be at least 1.
+    type: int
+    default: 100
+notes:
+  - Only client backends are considered; replication senders, autovacuum and background workers
+    can never be targets. Sessions of this collection (C(application_name) starting with
+    C(oncall.runbooks)) are never targets.
+'''

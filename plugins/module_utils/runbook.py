@@ -57,7 +57,7 @@ def parse_duration(value, option='duration'):
 
 
 def format_duration(seconds):
-    """Render seconds the way an on-call engineer reads them: 45s, 37m, 2h05m, 3d4h."""
+    """Render seconds the way an on-call engineer reads them: 45s, 37m, 1h, 2h05m, 3d4h, 90d."""
     seconds = int(round(max(seconds or 0, 0)))
     if seconds < 60:
         return '%ds' % seconds
@@ -66,9 +66,9 @@ def format_duration(seconds):
         return '%dm' % minutes if not seconds or minutes >= 10 else '%dm%02ds' % (minutes, seconds)
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return '%dh%02dm' % (hours, minutes)
+        return '%dh%02dm' % (hours, minutes) if minutes else '%dh' % hours
     days, hours = divmod(hours, 24)
-    return '%dd%dh' % (days, hours)
+    return '%dd%dh' % (days, hours) if hours else '%dd' % days
 
 
 def check_cap(value, option):
@@ -189,6 +189,19 @@ class Plan(object):
                 entry['done'] = False
                 entry['error'] = one_line(exc)
         return self
+
+    def settle(self, done_keys, key, note, check_mode):
+        """Record the outcome of one statement that acted on every target at once.
+
+        The actions whose ``key`` is in ``done_keys`` are done; the others get ``note``
+        (they no longer qualified when the statement ran). Nothing happens in check mode.
+        """
+        def outcome(entry):
+            if entry[key] in done_keys:
+                return True
+            entry['note'] = note
+            return False
+        return self.carry_out(outcome, check_mode)
 
     @property
     def done(self):

@@ -264,7 +264,7 @@ from collections import Counter
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import (
     connect,
-    fetch_all,
+    fetch_sessions,
     fetch_settings,
     postgres_argument_spec,
     postgres_target,
@@ -281,21 +281,6 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     parse_duration,
 )
 
-ACTIVITY_QUERY = """
-SELECT a.pid, a.usename AS user, a.datname AS database, a.application_name AS application,
-       CASE WHEN a.client_addr IS NULL THEN 'local' ELSE host(a.client_addr) || ':' || a.client_port END AS client,
-       a.state, a.wait_event_type, a.wait_event,
-       EXTRACT(EPOCH FROM now() - a.state_change)::float AS state_seconds,
-       EXTRACT(EPOCH FROM now() - a.query_start)::float AS query_seconds,
-       EXTRACT(EPOCH FROM now() - a.xact_start)::float AS transaction_seconds,
-       left(a.query, %(query_max_length)s) AS query,
-       pg_blocking_pids(a.pid) AS blocked_by,
-       coalesce(r.rolsuper, false) AS superuser,
-       a.pid = pg_backend_pid() AS own
-FROM pg_stat_activity AS a
-LEFT JOIN pg_roles AS r ON r.oid = a.usesysid
-WHERE a.backend_type = 'client backend'
-"""
 
 SESSION_KEYS = ('pid', 'user', 'database', 'application', 'client', 'state', 'state_seconds', 'superuser')
 
@@ -313,7 +298,7 @@ def oldest_first(rows, key, limit):
 
 def gather(connection, options):
     settings = fetch_settings(connection, ['max_connections', 'superuser_reserved_connections', 'server_version'])
-    rows = fetch_all(connection, ACTIVITY_QUERY, {'query_max_length': options['query_max_length']})
+    rows = fetch_sessions(connection, options['query_max_length'])
     max_connections = int(settings['max_connections'])
     reserved = int(settings['superuser_reserved_connections'])
     in_use = len(rows)

@@ -40,6 +40,12 @@ MODULE_DEFAULTS = {
         'login_password': '{{ postgres_login_password }}',
         'db': '{{ postgres_db }}',
     },
+    'group/oncall.runbooks.pgbouncer': {
+        'login_host': '{{ pgbouncer_login_host }}',
+        'port': '{{ pgbouncer_port }}',
+        'login_user': '{{ pgbouncer_login_user }}',
+        'login_password': '{{ pgbouncer_login_password }}',
+    },
 }
 
 
@@ -234,22 +240,30 @@ def docker_client(lab):
 
 @pytest.fixture
 def scenario(lab):
-    """Inject lab scenarios for one test; each is cleared afterwards, even when the test fails."""
+    """Inject lab scenarios for one test; each is cleared afterwards, even when the test fails.
+
+    The state file is read afresh each time: the lab CLI may have changed it meanwhile.
+    """
     from lab import scenarios
     injected = []
 
+    def change(name, verb):
+        current = Lab()
+        item = scenarios.get(current, name)
+        getattr(item, verb)()
+        if verb == 'clear':
+            item.forget()
+        current.save()
+        return item
+
     def inject(name):
-        item = scenarios.get(lab.lab, name)
-        item.inject()
-        lab.lab.save()
-        injected.append(item)
+        item = change(name, 'inject')
+        injected.append(name)
         return item
 
     yield inject
-    for item in reversed(injected):
-        item.clear()
-        item.forget()
-        lab.lab.save()
+    for name in reversed(injected):
+        change(name, 'clear')
 
 
 @pytest.fixture
@@ -268,3 +282,9 @@ def closed_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(('127.0.0.1', 0))
         return probe.getsockname()[1]
+
+
+# The collection's module_utils, for tests that exercise a helper against the real server.
+COLLECTIONS = REPO / '.build' / 'collections'
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))

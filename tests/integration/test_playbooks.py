@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import time
+
 from conftest import REPO, run_playbook
 
 
@@ -26,3 +28,31 @@ def test_triage_sees_the_exhausted_pool_in_check_mode_too(lab, tmp_path, scenari
         assert activity['connections']['free_for_non_superusers'] == 0
         assert 'PostgreSQL: CRITICAL' in run.stdout
         assert 'changed=0' in run.stdout
+
+
+def test_sev1_db_plans_exactly_in_check_mode_then_frees_the_pool(lab, tmp_path, scenario):
+    from lab import scenarios
+    from lab.core import Lab
+    scenario('pg-pool-exhausted')
+    time.sleep(3)
+    playbook = REPO / 'playbooks' / 'sev1-db.yml'
+    extra = {'sev1_db_idle_older_than': '2s'}
+
+    checked = run_playbook(lab, playbook, tmp_path, check=True, diff=True, extra_vars=extra)
+    assert checked.rc == 0, checked.stdout
+    planned = sorted(action['pid'] for action in checked.result("Free the pool - terminate the application's idle sessions")['actions'])
+    assert len(planned) >= 40
+    assert scenarios.get(Lab(), 'pg-pool-exhausted').present(), 'check mode freed the pool'
+    assert checked.entry('Verify - the application role can connect again')['status'] == 'skipped'
+
+    real = run_playbook(lab, playbook, tmp_path, extra_vars=extra)
+    assert real.rc == 0, real.stdout
+    freed = real.result("Free the pool - terminate the application's idle sessions")
+    assert sorted(action['pid'] for action in freed['actions']) == planned
+    assert all(action['done'] for action in freed['actions'])
+    assert not scenarios.get(Lab(), 'pg-pool-exhausted').present()
+    assert real.result('Verify - the application role can connect again')['connections']['free_for_non_superusers'] > 0
+
+    again = run_playbook(lab, playbook, tmp_path, extra_vars=extra)
+    assert again.rc == 0
+    assert 'changed=0' in again.stdout
