@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 
-from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connect_admin_console, pgbouncer_target
+from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import connect, postgres_argument_spec
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import RunbookError, format_duration
 
 try:
@@ -25,6 +25,25 @@ except ImportError:  # reported by connect_admin_console through require_psycopg
 
 # The console's own pseudo database: listed by SHOW, never a target, never graded.
 ADMIN_DATABASE = 'pgbouncer'
+
+
+def pgbouncer_argument_spec():
+    """Connection options of the PgBouncer modules: PostgreSQL's, without ``db`` (the console is always ``pgbouncer``)."""
+    spec = postgres_argument_spec()
+    del spec['db']
+    spec['port']['default'] = 6432
+    spec['login_user']['default'] = 'pgbouncer'
+    return spec
+
+
+def pgbouncer_target(params):
+    """How failures name PgBouncer: host and port (or socket), never the password."""
+    return 'PgBouncer at %s:%s' % (params['login_unix_socket'] or params['login_host'] or 'local socket', params['port'])
+
+
+def connect_admin_console(module, purpose):
+    """An autocommit connection to PgBouncer's admin console (it accepts no transactions)."""
+    return connect(module, purpose, database=ADMIN_DATABASE)
 
 
 class ConsoleTimeout(RunbookError):

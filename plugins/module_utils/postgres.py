@@ -58,11 +58,12 @@ def require_psycopg2(module):
         module.fail_json(msg=missing_required_lib('psycopg2 (pip install psycopg2-binary)'), exception=PSYCOPG2_IMPORT_ERROR)
 
 
-def connect(module, purpose):
+def connect(module, purpose, database=None):
     """Open an autocommit connection whose ``application_name`` marks it as ours.
 
     ``connect_timeout`` bounds the whole connection attempt (TCP, TLS and
     authentication), so a server that accepts and never answers fails in time.
+    ``database`` overrides the ``db`` option (PgBouncer's console is always ``pgbouncer``).
     Raises the driver's exception; callers wrap it with ``failing_on_error``.
     """
     require_psycopg2(module)
@@ -73,7 +74,7 @@ def connect(module, purpose):
         host=params['login_unix_socket'] or params['login_host'] or None,
         port=params['port'],
         user=params['login_user'],
-        dbname=params['db'] or None,
+        dbname=database or params.get('db') or None,
         sslmode=params['ssl_mode'],
         # libpq treats values below 2 as 2 seconds.
         connect_timeout=max(params['connect_timeout'], 2),
@@ -354,29 +355,3 @@ def bloat_label(row):
 
 
 # --- PgBouncer's admin console: same options and driver, other defaults -----------------
-
-def pgbouncer_argument_spec():
-    """Connection options of the PgBouncer modules: PostgreSQL's, without ``db`` (the console is always ``pgbouncer``)."""
-    spec = postgres_argument_spec()
-    del spec['db']
-    spec['port']['default'] = 6432
-    spec['login_user']['default'] = 'pgbouncer'
-    return spec
-
-
-def pgbouncer_target(params):
-    """How failures name PgBouncer: host and port (or socket), never the password."""
-    return 'PgBouncer at %s:%s' % (params['login_unix_socket'] or params['login_host'] or 'local socket', params['port'])
-
-
-class _AdminConsoleModule(object):
-    """The module as ``connect`` sees it, with the console's database filled in."""
-
-    def __init__(self, module):
-        self.params = dict(module.params, db='pgbouncer')
-        self.fail_json = module.fail_json
-
-
-def connect_admin_console(module, purpose):
-    """An autocommit connection to PgBouncer's admin console (it accepts no transactions)."""
-    return connect(_AdminConsoleModule(module), purpose)

@@ -193,8 +193,14 @@ paused_databases:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.oncall.runbooks.plugins.module_utils.pgbouncer import ADMIN_DATABASE, Console, ConsoleTimeout, check_known
-from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import pgbouncer_argument_spec, pgbouncer_target
+from ansible_collections.oncall.runbooks.plugins.module_utils.pgbouncer import (
+    ADMIN_DATABASE,
+    check_known,
+    Console,
+    ConsoleTimeout,
+    pgbouncer_argument_spec,
+    pgbouncer_target,
+)
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import Plan, RunbookError, failing_on_error, format_duration, parse_duration
 
 COMMANDS = ('pause', 'resume', 'reconnect', 'kill', 'reload')

@@ -229,8 +229,13 @@ lists:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.oncall.runbooks.plugins.module_utils.pgbouncer import ADMIN_DATABASE, Console, check_known
-from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import pgbouncer_argument_spec, pgbouncer_target
+from ansible_collections.oncall.runbooks.plugins.module_utils.pgbouncer import (
+    ADMIN_DATABASE,
+    check_known,
+    Console,
+    pgbouncer_argument_spec,
+    pgbouncer_target,
+)
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     check_cap,
     check_thresholds,
