@@ -10,7 +10,7 @@ module: pg_activity_info
 short_description: Who is using PostgreSQL's connections, and what is stuck
 version_added: 0.1.0
 description:
-  - What the runbooks' C(SELECT count(*\) FROM pg_stat_activity) should have told you during
+  - What the runbooks' count of the rows of C(pg_stat_activity) should have told you during
     a "connection pool exhausted" or "too many connections" incident.
   - Reports C(max_connections), the slots reserved for superusers, connections in use and
     free, counts by state, database, user and application, sessions idle for longer than

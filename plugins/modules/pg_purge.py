@@ -10,8 +10,8 @@ module: pg_purge
 short_description: Delete old rows in small batches, without locking out the application
 version_added: 0.1.0
 description:
-  - The runbooks' emergency "clear old data" for a full database disk,
-    C(DELETE FROM workflow_executions WHERE completed_at < now(\) - interval '90 days'), done safely.
+  - The runbooks' emergency "clear old data" for a full database disk (one C(DELETE) of every
+    execution completed more than 90 days ago), done safely.
   - Deletes rows of O(table) whose O(time_column) is older than O(older_than) (and that match every
     O(filters) equality) in batches of O(batch_size), each batch in its own short transaction, with
     O(pause) between batches so that the application's writes get their turn.
@@ -298,8 +298,14 @@ def main():
             else:
                 # No count first: with the cutoff fixed, what matched is what went plus what is left.
                 outcome = dict(deleted=0, batches=0, oldest=None, newest=None, stopped_by='done')
-                run_batches(connection, deletes, args, oid, params, pause, max_duration, outcome, started)
+                in_blocks, capped_in_blocks, anywhere = deletes
+                run_batches(connection, (in_blocks, capped_in_blocks), args, oid, params, pause, max_duration, outcome, started)
                 remaining = fetch_all(connection, count, args)[0]['rows']
+                if remaining and outcome['stopped_by'] == 'done':
+                    # Rows the sweep could not take: locked at the time, or moved by an update
+                    # into blocks already swept. Usually there are none, and this pass is skipped.
+                    run_batches(connection, (anywhere, anywhere), args, None, params, pause, max_duration, outcome, started)
+                    remaining = fetch_all(connection, count, args)[0]['rows']
                 matching = outcome['deleted'] + remaining
                 if remaining and outcome['stopped_by'] == 'done':
                     outcome['stopped_by'] = 'locked rows'
@@ -332,16 +338,21 @@ def main():
 
 
 def run_batches(connection, deletes, args, oid, params, pause, max_duration, outcome, started):
-    """Sweep the table's blocks once, in ranges that hold about ``batch_size`` rows; then pick up
-    stragglers (rows moved past the end by updates, rows that were locked) until none is left,
-    or a cap or the time limit is reached."""
-    in_blocks, capped_in_blocks, anywhere = deletes
-    size = fetch_all(connection, """SELECT pg_relation_size(c.oid) / current_setting('block_size')::int AS blocks, c.reltuples
-                                    FROM pg_class AS c WHERE c.oid = %s""", (oid,))[0]
-    rows_per_block = max(size['reltuples'] / size['blocks'], 1.0) if size['blocks'] and size['reltuples'] > 0 else 100.0
-    span = max(int(params['batch_size'] / rows_per_block), 1)
-    first = 0
-    while True:
+    """Delete batch after batch until a cap or the time limit is reached.
+
+    With the table's ``oid``: sweep its blocks once, in ranges that hold about ``batch_size``
+    rows. Without: take whatever rows still match (skipping locked ones) until none is left.
+    ``deletes`` is the pair (statement for a full batch, statement capped at ``limit`` rows).
+    """
+    full, capped = deletes
+    blocks, span, first = None, None, 0
+    if oid is not None:
+        size = fetch_all(connection, """SELECT pg_relation_size(c.oid) / current_setting('block_size')::int AS blocks, c.reltuples
+                                        FROM pg_class AS c WHERE c.oid = %s""", (oid,))[0]
+        blocks = size['blocks']
+        rows_per_block = max(size['reltuples'] / blocks, 1.0) if blocks and size['reltuples'] > 0 else 100.0
+        span = max(int(params['batch_size'] / rows_per_block), 1)
+    while blocks is None or first < blocks:
         if outcome['deleted'] >= params['max_rows']:
             outcome['stopped_by'] = 'max_rows'
             return
@@ -349,25 +360,19 @@ def run_batches(connection, deletes, args, oid, params, pause, max_duration, out
             outcome['stopped_by'] = 'max_duration'
             return
         limit = min(params['batch_size'], params['max_rows'] - outcome['deleted'])
-        sweeping = first < size['blocks']
-        batch_args = dict(args, limit=limit, first=first, last=first + span)
-        if not sweeping:
-            query = anywhere
-        elif limit < params['batch_size']:
-            query = capped_in_blocks  # near max_rows: never more than the cap
-        else:
-            query = in_blocks
+        # Near max_rows, never more than the cap.
+        query = full if limit == params['batch_size'] else capped
         try:
-            batch = fetch_all(connection, query, batch_args)[0]
+            batch = fetch_all(connection, query, dict(args, limit=limit, first=first, last=first + (span or 0)))[0]
         except psycopg2.errors.LockNotAvailable:
             # The application holds a row of this range longer than lock_timeout: leave the
             # range to the straggler pass, which skips locked rows instead of waiting.
             batch = dict(rows=0, oldest=None, newest=None)
-        if sweeping:
-            if query is in_blocks or batch['rows'] < limit:
+        if blocks is not None:
+            # A capped batch may have left rows in this range: stay on it until it yields less.
+            if query is full or batch['rows'] < limit:
                 first += span
         elif not batch['rows']:
-            # Nothing deletable: either done, or every remaining row is locked by the application.
             return
         if batch['rows']:
             outcome['batches'] += 1

@@ -11,9 +11,9 @@ short_description: Find workflow executions stuck in a running state, and cancel
 version_added: 0.1.0
 description:
   - >-
-    The runbooks' "Workflow Execution Stuck" check
-    C(SELECT * FROM executions WHERE status = 'running' AND started_at < NOW(\) - INTERVAL '1 hour')
-    and their "cancel stuck executions if necessary".
+    The runbooks' "Workflow Execution Stuck" check, a query for executions whose C(status) is
+    C(running) and whose C(started_at) is more than an hour ago, and their "cancel stuck
+    executions if necessary".
   - Finds rows of O(table) whose O(status_column) is one of O(stuck_statuses) and whose
     O(started_column) is older than O(older_than).
   - With O(action=cancel) sets their status to O(cancel_status) (and O(finished_column) to the
