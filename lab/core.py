@@ -80,6 +80,25 @@ def stop_pid(pid, timeout=15.0, sig=signal.SIGTERM):
             pass
 
 
+def processes_running(argv_tail, environment):
+    """pids of processes whose command line ends with ``argv_tail`` and whose environment holds
+    ``environment`` (NAME=value): a scenario's holders, found even if the state file lost them."""
+    tail = [part.encode() for part in argv_tail]
+    wanted = environment.encode()
+    found = []
+    for entry in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                if handle.read().split(b'\0')[-len(tail) - 1:-1] != tail:
+                    continue
+            with open('/proc/%s/environ' % entry, 'rb') as handle:
+                if wanted in handle.read().split(b'\0'):
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def wait_for(predicate, timeout, what, log=None):
     """Poll ``predicate`` until it is true, or fail naming ``what`` with the log's last lines."""
     deadline = time.monotonic() + timeout

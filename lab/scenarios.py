@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .core import REPO, LabError, pid_alive, stop_pid, wait_for
+from .core import REPO, LabError, pid_alive, processes_running, stop_pid, wait_for
 from .services import PostgreSQL, Redis
 
 SCENARIOS = {}
@@ -76,19 +76,7 @@ class HeldSessions(Scenario):
 
     def holders(self):
         """This lab's holder processes for this mode, found even if the state file lost their pid."""
-        port = str(self.lab.section('postgres')['port']).encode()
-        found = []
-        for entry in os.listdir('/proc'):
-            try:
-                with open('/proc/%s/cmdline' % entry, 'rb') as handle:
-                    if handle.read().split(b'\0')[-3:-1] != [b'lab.holder', self.mode.encode()]:
-                        continue
-                with open('/proc/%s/environ' % entry, 'rb') as handle:
-                    if b'LAB_PG_PORT=' + port in handle.read().split(b'\0'):
-                        found.append(int(entry))
-            except (OSError, ValueError):
-                continue
-        return found
+        return processes_running(['lab.holder', self.mode], 'LAB_PG_PORT=%s' % self.lab.section('postgres')['port'])
 
     def sessions(self, condition):
         """pids of the scenario's sessions that meet ``condition`` (SQL over pg_stat_activity)."""

@@ -40,6 +40,11 @@ MODULE_DEFAULTS = {
         'login_password': '{{ postgres_login_password }}',
         'db': '{{ postgres_db }}',
     },
+    'group/oncall.runbooks.redis': {
+        'login_host': '{{ redis_login_host }}',
+        'login_port': '{{ redis_login_port }}',
+        'login_password': '{{ redis_login_password }}',
+    },
     'group/oncall.runbooks.pgbouncer': {
         'login_host': '{{ pgbouncer_login_host }}',
         'port': '{{ pgbouncer_port }}',
