@@ -13,7 +13,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import RunbookError
+from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import RunbookError, format_bytes
 
 try:
     import psycopg2
@@ -308,16 +308,6 @@ JOIN pg_class AS c ON c.oid = s.relid
 """
 
 TABLE_TIMES = ('last_vacuum', 'last_autovacuum', 'last_analyze', 'last_autoanalyze')
-
-
-def format_bytes(value):
-    """Sizes the way ``df -h`` and pg_size_pretty show them: 512 B, 8.0 kB, 1.2 GB."""
-    value = float(value or 0)
-    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
-        if abs(value) < 1024 or unit == 'TB':
-            return '%d %s' % (value, unit) if unit == 'B' else '%.1f %s' % (value, unit)
-        value /= 1024.0
-    return None  # not reached
 
 
 def fetch_table_stats(connection, relids=None):

@@ -71,6 +71,16 @@ def format_duration(seconds):
     return '%dd%dh' % (days, hours) if hours else '%dd' % days
 
 
+def format_bytes(value):
+    """Sizes the way ``df -h``, pg_size_pretty and redis-cli show them: 512 B, 8.0 kB, 1.2 GB."""
+    value = float(value or 0)
+    for unit in ('B', 'kB', 'MB', 'GB'):
+        if abs(value) < 1024:
+            return '%d %s' % (value, unit) if unit == 'B' else '%.1f %s' % (value, unit)
+        value /= 1024.0
+    return '%.1f TB' % value
+
+
 def check_cap(value, option):
     """Validate a ``max_*`` cap: a whole number of at least one."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

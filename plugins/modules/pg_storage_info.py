@@ -329,7 +329,6 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import (
     fetch_all,
     fetch_settings,
     fetch_table_stats,
-    format_bytes,
     is_bloated,
     most_bloated_first,
     postgres_argument_spec,
@@ -337,14 +336,15 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import (
     psycopg2,
 )
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
-    RunbookError,
     check_cap,
     check_ratio,
     check_thresholds,
     diagnostic_result,
-    finding,
     failing_on_error,
+    finding,
+    format_bytes,
     graded_finding,
+    RunbookError,
 )
 
 DATABASES_QUERY = """

@@ -211,11 +211,12 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.redis import (
     redis_target,
 )
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
-    Plan,
-    RunbookError,
     check_cap,
     failing_on_error,
+    format_bytes,
     parse_duration,
+    Plan,
+    RunbookError,
 )
 
 try:
@@ -224,15 +225,6 @@ except ImportError:
     redis = None  # reported by connect()
 
 EXAMPLES_KEPT = 5
-
-
-def human_bytes(value):
-    value = float(value or 0)
-    for unit in ('B', 'KB', 'MB', 'GB'):
-        if abs(value) < 1024 or unit == 'GB':
-            return '%d B' % value if unit == 'B' else '%.1f %s' % (value, unit)
-        value /= 1024.0
-    return '%.1f GB' % value
 
 
 def text(key):
@@ -465,7 +457,7 @@ def main():
 
 def summarize(params, db, data, estimate, check_mode):
     scope = params['scope']
-    memory = ' (about %s)' % human_bytes(estimate) if estimate else ''
+    memory = ' (about %s)' % format_bytes(estimate) if estimate else ''
     if scope == 'pattern':
         what = 'keys matching %r%s%s in db %d%s' % (
             params['pattern'], ' without a TTL' if params['only_persistent'] else '',
@@ -480,7 +472,7 @@ def summarize(params, db, data, estimate, check_mode):
             return text_
         text_ = 'removed %d %s in %d batches (%.1fs)%s; used_memory %s -> %s' % (
             data['keys_removed'], what, data['batches'], data['duration_seconds'], memory,
-            human_bytes(data['used_memory_before']), human_bytes(data['used_memory_after']))
+            format_bytes(data['used_memory_before']), format_bytes(data['used_memory_after']))
         if not data['complete']:
             text_ += '; stopped by max_keys %d: run again to continue' % params['max_keys']
         return text_
@@ -491,7 +483,7 @@ def summarize(params, db, data, estimate, check_mode):
         return 'would flush %s: %d keys%s' % (where, data['keys_matched'], memory)
     return 'flushed %s%s: %d keys%s; used_memory %s -> %s' % (
         where, ' asynchronously' if params['asynchronous'] else '', data['keys_removed'], memory,
-        human_bytes(data['used_memory_before']), human_bytes(data['used_memory_after']))
+        format_bytes(data['used_memory_before']), format_bytes(data['used_memory_after']))
 
 
 if __name__ == '__main__':

@@ -168,16 +168,10 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     diagnostic_result,
     failing_on_error,
     finding,
+    format_bytes,
     graded_finding,
     RunbookError,
 )
-
-
-def human_bytes(value):
-    for unit in ('B', 'KB', 'MB', 'GB', 'TB'):
-        if value < 1024 or unit == 'TB':
-            return ('%d %s' if unit == 'B' else '%.1f %s') % (value, unit)
-        value /= 1024.0
 
 
 def text(value):
@@ -201,7 +195,7 @@ def gather(client, params):
         ping_reply=ping_reply,
         server=dict(version=info.get('redis_version'), role=info.get('role'), mode=info.get('redis_mode'),
                     uptime_seconds=info.get('uptime_in_seconds')),
-        memory=dict(used=info['used_memory'], used_human=human_bytes(info['used_memory']), peak=info.get('used_memory_peak'),
+        memory=dict(used=info['used_memory'], used_human=format_bytes(info['used_memory']), peak=info.get('used_memory_peak'),
                     maxmemory=maxmemory, policy=info.get('maxmemory_policy'),
                     usage_percent=round(100.0 * info['used_memory'] / maxmemory, 1) if maxmemory else None,
                     fragmentation_ratio=info.get('mem_fragmentation_ratio')),
@@ -262,11 +256,11 @@ def grade(data, params):
         findings.append(graded_finding(
             'memory', memory['usage_percent'], params['memory_warn'], params['memory_critical'],
             'used %s of maxmemory %s ({value}%%) under noeviction%s' % (
-                memory['used_human'], human_bytes(memory['maxmemory']),
+                memory['used_human'], format_bytes(memory['maxmemory']),
                 ': writes are refused' if memory['used'] >= memory['maxmemory'] else '')))
     elif memory['maxmemory']:
         findings.append(finding('memory', 'ok', 'used %s of maxmemory %s (%s%%); %s evicts keys when full' % (
-            memory['used_human'], human_bytes(memory['maxmemory']), memory['usage_percent'], memory['policy']), memory['usage_percent']))
+            memory['used_human'], format_bytes(memory['maxmemory']), memory['usage_percent'], memory['policy']), memory['usage_percent']))
     else:
         findings.append(finding('memory', 'ok', 'used %s, no maxmemory limit' % memory['used_human']))
     refused = data['stats']['oom_rejections']

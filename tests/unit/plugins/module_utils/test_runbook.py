@@ -14,6 +14,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     diagnostic_result,
     failing_on_error,
     finding,
+    format_bytes,
     format_duration,
     graded_finding,
     one_line,
@@ -51,6 +52,13 @@ def test_parse_duration_rejects_with_the_option_name(value, why):
 ])
 def test_format_duration_reads_like_a_human_wrote_it(seconds, text):
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize('value, text', [
+    (0, '0 B'), (None, '0 B'), (512, '512 B'), (8192, '8.0 kB'), (33554432, '32.0 MB'), (1.5 * 1024 ** 3, '1.5 GB'), (3 * 1024 ** 4, '3.0 TB'),
+])
+def test_format_bytes_reads_like_df_h(value, text):
+    assert format_bytes(value) == text
 
 
 def test_check_cap_accepts_positive_whole_numbers():
