@@ -136,6 +136,7 @@ def inventory(lab):
                 'docker_host': Docker(lab).host,
                 'compose_project': COMPOSE_PROJECT,
                 'compose_services': list(COMPOSE_SERVICES),
+                'kubeconfig': str(lab.root / 'kubeconfig'),
             },
         },
     }

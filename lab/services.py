@@ -6,6 +6,7 @@ import glob
 import io
 import os
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -56,6 +57,14 @@ COMPOSE_SERVICES = ('api', 'worker', 'frontend', 'history', 'matching')
 BASE_IMAGE = 'oncall-lab/busybox:1'
 # A container that stops at once on SIGTERM instead of waiting out the engine's grace period.
 IDLE_COMMAND = ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 1 & wait $!; done']
+# Release images of the Compose project; 1.1.0 of api fails its health check (the bad-deploy scenario).
+RELEASE_VERSION = '1.0.0'
+BAD_RELEASE_VERSION = '1.1.0'
+# Containers and images made from an older spec are recreated by ``up``.
+SPEC_LABEL = 'oncall.lab.spec'
+SPEC_VERSION = '2'
+# Carried by the containers a scenario puts in place of a service's normal one.
+SCENARIO_LABEL = 'oncall.lab.scenario'
 
 
 def postgres_bindir():
@@ -368,31 +377,77 @@ class Docker(Service):
         self.provision()
 
     def provision(self):
-        """The seed's Compose project, as busybox containers labelled the way Compose labels them."""
+        """The seed's Compose project: release images ``linkflow/<service>:1.0.0`` and one container each.
+
+        Containers are labelled the way Compose labels them. A container made from an older
+        spec (``oncall.lab.spec``) or from another image is recreated, so ``up`` stays idempotent
+        and also puts back what a scenario or a rollback left behind.
+        """
         client = self.client()
-        from docker.errors import ImageNotFound, NotFound
+        self.build_images(client)
+        for service in COMPOSE_SERVICES:
+            self.ensure_service(client, service)
+
+    def build_images(self, client):
+        from docker.errors import ImageNotFound
         try:
             client.images.get(BASE_IMAGE)
         except ImageNotFound:
             import_busybox_image(client, BASE_IMAGE)
-        for service in COMPOSE_SERVICES:
-            tag = '%s/%s:1.0.0' % (COMPOSE_PROJECT, service)
-            client.images.get(BASE_IMAGE).tag(tag)
-            name = '%s-%s' % (COMPOSE_PROJECT, service)
+        wanted = [(service, RELEASE_VERSION, True) for service in COMPOSE_SERVICES] + [('api', BAD_RELEASE_VERSION, False)]
+        for service, version, healthy in wanted:
+            tag = release_tag(service, version)
             try:
-                container = client.containers.get(name)
-            except NotFound:
-                container = client.containers.create(
-                    tag, IDLE_COMMAND, name=name, network_mode='none', mem_limit='64m',
-                    labels={
-                        'com.docker.compose.project': COMPOSE_PROJECT,
-                        'com.docker.compose.service': service,
-                        'com.docker.compose.container-number': '1',
-                        'com.docker.compose.oneoff': 'False',
-                        'oncall.lab': 'true',
-                    })
-            if container.status != 'running':
-                container.start()
+                image = client.images.get(tag)
+                if image.labels.get(SPEC_LABEL) == SPEC_VERSION:
+                    continue
+            except ImageNotFound:
+                pass
+            build_release_image(client, '%s/%s' % (COMPOSE_PROJECT, service), version, healthy=healthy,
+                                labels={SPEC_LABEL: SPEC_VERSION})
+
+    def ensure_service(self, client, service, clear_scenario=False):
+        """The service's normal container, running; recreated when its spec or image is not the lab's.
+
+        A container a scenario put in place is the injected incident: ``up`` leaves it alone
+        (as it leaves every other scenario), only the scenario's clear() replaces it.
+        """
+        from docker.errors import NotFound
+        name = service_container_name(service)
+        image = client.images.get(release_tag(service, RELEASE_VERSION))
+        try:
+            container = client.containers.get(name)
+        except NotFound:
+            container = None
+        if container is not None and SCENARIO_LABEL in container.labels and not clear_scenario:
+            return container
+        replaced = container is not None and (container.labels.get(SPEC_LABEL) != SPEC_VERSION or container.attrs['Image'] != image.id
+                                              or SCENARIO_LABEL in container.labels)
+        if replaced:
+            container.remove(force=True)
+            container = None
+        if container is None:
+            container = self.create_service_container(client, service)
+        if container.status != 'running':
+            container.start()
+        return container
+
+    def create_service_container(self, client, service, image=None, command=None, name=None, restart_policy='unless-stopped',
+                                 extra_labels=None, **overrides):
+        """A container of ``service`` with the lab's normal spec; scenarios change one thing of it."""
+        labels = {
+            'com.docker.compose.project': COMPOSE_PROJECT,
+            'com.docker.compose.service': service,
+            'com.docker.compose.container-number': '1',
+            'com.docker.compose.oneoff': 'False',
+            'oncall.lab': 'true',
+            SPEC_LABEL: SPEC_VERSION,
+        }
+        labels.update(extra_labels or {})
+        options = dict(name=name or service_container_name(service), network_mode='none', mem_limit='64m', memswap_limit='64m',
+                       labels=labels, restart_policy={'Name': restart_policy})
+        options.update(overrides)
+        return client.containers.create(image or release_tag(service, RELEASE_VERSION), command, **options)
 
     def stop(self):
         pid = self.state.get('pid')
@@ -404,6 +459,74 @@ class Docker(Service):
                 pass
         stop_pid(pid, timeout=30)
         self.state.pop('pid', None)
+
+
+def release_tag(service, version):
+    return '%s/%s:%s' % (COMPOSE_PROJECT, service, version)
+
+
+def service_container_name(service):
+    return '%s-%s' % (COMPOSE_PROJECT, service)
+
+
+def build_release_image(client, repository, version, healthy=True, interval='3s', labels=None):
+    """Build ``repository:version`` from the lab's busybox: ``/app/selftest`` and a HEALTHCHECK that runs it.
+
+    The selftest exits 0, or (``healthy=False``) prints why it fails and exits 1: a release
+    whose health check fails, as a bad deploy does. The command is an idle loop that stops at
+    once on SIGTERM. No RUN step, so no network is needed. Returns the tag.
+    """
+    tag = '%s:%s' % (repository, version)
+    if healthy:
+        selftest = '#!/bin/sh\necho "selftest ok: %s"\nexit 0\n' % tag
+    else:
+        selftest = '#!/bin/sh\necho "selftest FAILED: %s cannot reach its dependencies" >&2\nexit 1\n' % tag
+    lines = ['FROM %s' % BASE_IMAGE, 'COPY selftest /app/selftest', 'LABEL org.opencontainers.image.version="%s"' % version]
+    lines += ['LABEL %s="%s"' % (key, value) for key, value in sorted((labels or {}).items())]
+    lines += [
+        'HEALTHCHECK --interval=%s --timeout=2s --retries=2 CMD ["/app/selftest"]' % interval,
+        'CMD ["sh", "-c", "trap \\"exit 0\\" TERM INT; while :; do sleep 1 & wait $!; done"]',
+        '',
+    ]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w') as tar:
+        for name, text in (('Dockerfile', '\n'.join(lines)), ('selftest', selftest)):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o755, 0
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    client.images.build(fileobj=buffer, custom_context=True, tag=tag, rm=True, forcerm=True)
+    return tag
+
+
+class KubeAPI(Service):
+    """The emulated Kubernetes API (lab.kube) seeded with both seeds' namespaces; .lab/kubeconfig points at it."""
+    name = 'kube'
+    runs_as_user = False
+
+    @property
+    def kubeconfig(self):
+        return self.lab.root / 'kubeconfig'
+
+    def endpoint(self):
+        return 'http://127.0.0.1:%s' % self.state.get('port')
+
+    def start(self):
+        from .kube import write_kubeconfig
+        state = self.state
+        if 'port' not in state:
+            state.update(port=free_port(), token=new_secret())
+        repository = Path(__file__).resolve().parents[1]
+        base = self.lab.service_dir('kube')
+        # The token goes through the environment: a command line is visible to every user.
+        environment = dict(os.environ, PYTHONPATH=str(repository), KUBE_EMULATOR_TOKEN=state['token'])
+        # Runs as the invoking user: the venv's interpreter usually lives where the lab's user cannot reach.
+        state['pid'] = self.lab.spawn([sys.executable, '-m', 'lab.kube', 'serve', '--port', str(state['port']),
+                                       '--state-dir', str(base / 'state')], self.log, as_user=False, env=environment,
+                                      cwd=str(repository))
+        wait_for(lambda: port_open(state['port']), 30, 'the Kubernetes API emulator on port %d' % state['port'], self.log)
+        write_kubeconfig(self.endpoint(), state['token'], self.kubeconfig)
 
 
 def import_busybox_image(client, tag):
@@ -434,4 +557,4 @@ def import_busybox_image(client, tag):
     client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=version, changes=['CMD ["/bin/sh"]'])
 
 
-SERVICES = (PostgreSQL, PgBouncer, Redis, Docker)
+SERVICES = (PostgreSQL, PgBouncer, Redis, Docker, KubeAPI)

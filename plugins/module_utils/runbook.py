@@ -12,7 +12,9 @@ one-line failures live here so that every module behaves the same way.
 from __future__ import annotations
 
 import re
+import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 STATUSES = ('ok', 'warn', 'critical')
 
@@ -79,6 +81,36 @@ def format_bytes(value):
             return '%d %s' % (value, unit) if unit == 'B' else '%.1f %s' % (value, unit)
         value /= 1024.0
     return '%.1f TB' % value
+
+
+_TIMESTAMP = re.compile(r'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$')
+
+
+def parse_timestamp(value):
+    """Seconds since the epoch of an RFC 3339 time as the Docker and Kubernetes APIs write it.
+
+    Docker writes nanoseconds (``2026-11-22T03:04:05.123456789Z``), which ``fromisoformat``
+    refuses before Python 3.11; a never-set time is Go's zero time (``0001-01-01T00:00:00Z``).
+    Returns None for an empty, zero or unreadable value.
+    """
+    match = _TIMESTAMP.match(str(value or '').strip())
+    if not match or match.group(1).startswith('0001-'):
+        return None
+    whole, fraction, zone = match.groups()
+    stamp = datetime.strptime(whole, '%Y-%m-%dT%H:%M:%S').replace(tzinfo=timezone.utc).timestamp()
+    if zone and zone != 'Z':
+        sign = 1 if zone[0] == '+' else -1
+        digits = zone[1:].replace(':', '')
+        stamp -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return stamp + (float('0.' + fraction) if fraction else 0.0)
+
+
+def seconds_since(value, now=None):
+    """How long ago an API timestamp was, in seconds (None when the time is not set)."""
+    stamp = parse_timestamp(value)
+    if stamp is None:
+        return None
+    return max((time.time() if now is None else now) - stamp, 0.0)
 
 
 def check_cap(value, option):

@@ -51,7 +51,13 @@ MODULE_DEFAULTS = {
         'login_user': '{{ pgbouncer_login_user }}',
         'login_password': '{{ pgbouncer_login_password }}',
     },
+    'group/oncall.runbooks.docker': {
+        'docker_host': '{{ docker_host }}',
+    },
 }
+
+# Fixtures of each domain live in a file of their own.
+pytest_plugins = ('docker_fixtures', 'kube_fixtures')
 
 
 class LabHandle(object):
@@ -232,15 +238,6 @@ def redis_db(lab):
     client.flushdb()
     yield number
     client.flushdb()
-
-
-@pytest.fixture
-def docker_client(lab):
-    """A client of the lab's engine; containers labelled oncall.test are removed afterwards."""
-    client = lab.docker.client()
-    yield client
-    for container in client.containers.list(all=True, filters={'label': TEST_LABEL}):
-        container.remove(force=True)
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     format_duration,
     graded_finding,
     one_line,
+    parse_timestamp,
+    seconds_since,
     parse_duration,
     plan_summary,
     worst_status,
@@ -204,3 +206,23 @@ def test_failing_on_error_lets_exit_json_through():
         with failing_on_error(module, 'target'):
             raise SystemExit(0)
     assert module.failure is None
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('2026-11-22T03:04:05Z', 1795316645.0),
+    ('2026-11-22T03:04:05.5Z', 1795316645.5),
+    ('2026-11-22T03:04:05.123456789Z', 1795316645.123456789),
+    ('2026-11-22T04:04:05+01:00', 1795316645.0),
+    ('0001-01-01T00:00:00Z', None),
+    ('', None),
+    (None, None),
+    ('yesterday', None),
+])
+def test_parse_timestamp(value, expected):
+    result = parse_timestamp(value)
+    assert result == pytest.approx(expected) if expected is not None else result is None
+
+
+def test_seconds_since():
+    assert seconds_since('2026-11-22T03:04:05Z', now=1795316645.0 + 90) == pytest.approx(90)
+    assert seconds_since('0001-01-01T00:00:00Z') is None
