@@ -11,7 +11,7 @@ import time
 
 from .core import LabError
 from .scenarios import Scenario, scenario
-from .services import BAD_RELEASE_VERSION, RELEASE_VERSION, SCENARIO_LABEL, Docker, release_tag, service_container_name
+from .services import BAD_RELEASE_VERSION, RELEASE_VERSION, SCENARIO_LABEL, Docker, oom_killed, release_tag, service_container_name
 
 # Set on a redeployed container so that a rollback knows where to return (as docker_rollback does).
 PREVIOUS_IMAGE_LABEL = 'oncall.runbooks.previous-image'
@@ -81,7 +81,7 @@ class ContainerOom(ContainerScenario):
 
     def present(self):
         attrs = self.inspect()
-        return self.ours(attrs) and attrs['State']['Status'] == 'exited' and bool(attrs['State']['OOMKilled'])
+        return self.ours(attrs) and attrs['State']['Status'] == 'exited' and oom_killed(self.client(), attrs, wait=0)
 
 
 @scenario

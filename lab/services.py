@@ -461,6 +461,30 @@ class Docker(Service):
         self.state.pop('pid', None)
 
 
+def oom_killed(client, attrs, wait=5.0):
+    """Whether the engine says this stopped container was OOM-killed.
+
+    ``State.OOMKilled`` is set only when the kernel's OOM notice reaches the engine before the
+    exit does; on a busy host the exit can win and the flag stays false, while the ``oom`` event is
+    still recorded. So an exit with 137 counts when an ``oom`` event followed the container's start
+    (waiting up to ``wait`` seconds for that event to arrive).
+    """
+    state = attrs['State']
+    if state.get('OOMKilled'):
+        return True
+    if state.get('Status') not in ('exited', 'dead') or state.get('ExitCode') != 137:
+        return False
+    deadline = time.monotonic() + wait
+    while True:
+        events = client.api.events(since=int(time.time()) - 600, until='%.9f' % time.time(), decode=True,
+                                   filters={'type': 'container', 'event': 'oom', 'container': attrs['Id']})
+        if any(True for event in events):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
+
+
 def release_tag(service, version):
     return '%s/%s:%s' % (COMPOSE_PROJECT, service, version)
 

@@ -17,7 +17,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
-from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import one_line, seconds_since
+from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import one_line, parse_timestamp, seconds_since
 
 try:
     import docker
@@ -340,16 +340,34 @@ def failing_reason(attrs):
 
 # --- restarts ----------------------------------------------------------------------
 
-def die_events(client, since, until):
-    """{container id: [times it died]} from the engine's events between ``since`` and ``until`` (epoch seconds)."""
+def container_events(client, since, until):
+    """{container id: {'die': [times], 'oom': [times]}} from the engine's events between ``since`` and ``until``."""
     found = {}
     # Nanosecond strings: an ``until`` rounded up to the next second would make the engine wait for it.
-    events = client.api.events(since='%.9f' % since, until='%.9f' % until, filters={'type': 'container', 'event': 'die'}, decode=True)
+    events = client.api.events(since='%.9f' % since, until='%.9f' % until,
+                               filters={'type': 'container', 'event': ['die', 'oom']}, decode=True)
     for event in events:
         ident = event.get('id') or (event.get('Actor') or {}).get('ID')
-        if ident:
-            found.setdefault(ident, []).append(event.get('timeNano', 0) / 1e9 or event.get('time'))
+        kind = event.get('status') or event.get('Action')
+        if ident and kind in ('die', 'oom'):
+            times = found.setdefault(ident, {'die': [], 'oom': []})[kind]
+            times.append(event.get('timeNano', 0) / 1e9 or event.get('time'))
     return found
+
+
+def oom_killed(state, oom_times):
+    """Whether a stopped container was killed for memory (a pure decision, unit tested).
+
+    The engine sets ``OOMKilled`` only when the kernel's OOM notice reaches it before the exit
+    does; on a busy host the exit can win the race and the flag stays false. The ``oom`` event is
+    still recorded, so an exit by SIGKILL (137) with an ``oom`` event since the last start counts too.
+    """
+    if state.get('OOMKilled'):
+        return True
+    if state.get('Status') not in ('exited', 'dead') or state.get('ExitCode') != 137:
+        return False
+    started = parse_timestamp(state.get('StartedAt'))
+    return any(started is None or when >= started for when in oom_times or ())
 
 
 def restart_loop(state, restart_count, deaths_in_window, started_ago, window, threshold):

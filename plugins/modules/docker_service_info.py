@@ -164,7 +164,11 @@ containers:
       description: Exit code of the last run.
       type: int
     oom_killed:
-      description: Whether the kernel killed the container for exceeding its memory limit.
+      description:
+        - Whether the kernel killed the container for exceeding its memory limit. True when the engine's
+          C(OOMKilled) flag is set, or when the container exited with code 137 and the engine recorded an
+          C(oom) event since it started. On a busy host the exit can reach the engine before the OOM notice,
+          and the flag then stays false.
       type: bool
     restart_count:
       description: Restarts done by the restart policy.
@@ -207,8 +211,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oncall.runbooks.plugins.module_utils.docker import (
-    SELECTION_RULES, api_version, collect_stats, connect, container_name, die_events, docker_argument_spec,
-    engine_is_local, engine_name, has_healthcheck, health_of, last_health_output, project_of, restart_loop,
+    SELECTION_RULES, api_version, collect_stats, connect, container_name, container_events, docker_argument_spec,
+    engine_is_local, engine_name, has_healthcheck, health_of, last_health_output, project_of, oom_killed, restart_loop,
     select_containers, selection_argument_spec, service_of)
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     RunbookError, check_ratio, check_thresholds, diagnostic_result, failing_on_error, finding, format_bytes,
@@ -231,7 +235,7 @@ def ps_status(state, health, now):
     return (status or 'unknown').capitalize()
 
 
-def describe(attrs, deaths, params, window, now):
+def describe(attrs, events, params, window, now):
     state = attrs.get('State') or {}
     host_config = attrs.get('HostConfig') or {}
     policy = host_config.get('RestartPolicy') or {}
@@ -239,7 +243,8 @@ def describe(attrs, deaths, params, window, now):
     if policy_text == 'on-failure' and policy.get('MaximumRetryCount'):
         policy_text += ':%d' % policy['MaximumRetryCount']
     started = parse_timestamp(state.get('StartedAt'))
-    deaths_in_window = None if deaths is None else len(deaths.get(attrs['Id'], []))
+    seen = (events or {}).get(attrs['Id'], {})
+    deaths_in_window = None if events is None else len([when for when in seen.get('die', ()) if when >= now - window])
     restart_count = attrs.get('RestartCount') or 0
     looping, reason = restart_loop(state, restart_count, deaths_in_window, now - started if started else None,
                                    window, params['restart_threshold'])
@@ -257,7 +262,7 @@ def describe(attrs, deaths, params, window, now):
         'health': health,
         'health_check': last_health_output(attrs) if has_healthcheck(attrs) else None,
         'exit_code': state.get('ExitCode'),
-        'oom_killed': bool(state.get('OOMKilled')),
+        'oom_killed': oom_killed(state, seen.get('oom')),
         'restart_count': restart_count,
         'restart_policy': policy_text,
         'started_at': state.get('StartedAt') if started else None,
@@ -333,15 +338,15 @@ def main():
         now = time.time()
         # The events query runs while the stats are sampled: the CPU interval is spent waiting anyway.
         with ThreadPoolExecutor(max_workers=1) as background:
-            events = background.submit(die_events, client, now - window, now) if selected else None
+            events = background.submit(container_events, client, now - window, now) if selected else None
             if params['include_stats']:
                 samples = collect_stats(client, selected, params['stats_source'], params['cpu_interval'], engine_is_local(params))
             try:
-                deaths = events.result() if events else {}
+                seen = events.result() if events else {}
             except Exception:  # pylint: disable=broad-except
                 # Events are a refinement; the restart count still tells a loop apart.
-                deaths = None
-        containers = [describe(attrs, deaths, params, window, now) for attrs in selected]
+                seen = None
+        containers = [describe(attrs, seen, params, window, now) for attrs in selected]
         if params['include_stats']:
             for attrs, container in zip(selected, containers):
                 sample = samples.get(attrs['Id'])

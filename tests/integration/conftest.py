@@ -76,6 +76,7 @@ class LabHandle(object):
         """Every password the lab handed out: none of them may ever appear in output."""
         values = [self.vars['postgres_login_password'], self.vars['pgbouncer_login_password'], self.vars['redis_login_password']]
         values += [app['password'] for app in self.vars['postgres_apps'].values()]
+        values.append(self.lab.section('kube')['token'])
         return values
 
 

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from docker_fixtures import healthcheck
+from lab.services import oom_killed
 
 OOM_COMMAND = ['sh', '-c', 'echo "worker: loading batch"; x=a; while :; do x=$x$x; done']
 # Exits 3 half a second after each start; the restart policy keeps bringing it back.
@@ -71,7 +72,7 @@ def test_each_failure_is_reported_as_such_and_check_mode_is_the_same(lab, run_mo
     project.add('matching', command=['sh', '-c', 'exit 2'], restart_policy='no')
     project.add('api')
     # Wait for each failure to have happened, as the engine reports it, before asking the module.
-    project.wait_for_state(lambda attrs: attrs['State']['OOMKilled'] is True, 'worker', what='OOM-killed')
+    project.wait_for_state(lambda attrs: oom_killed(project.client, attrs, wait=0), 'worker', what='OOM-killed')
     project.wait_for_state(lambda attrs: attrs['RestartCount'] >= 3, 'frontend', what='restarted 3 times')
     project.wait_for_health('history', 'unhealthy')
     project.wait_for_state(lambda attrs: attrs['State']['Status'] == 'exited', 'matching', what='exited')

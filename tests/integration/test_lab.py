@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from lab.scenarios import CACHE_PREFIX
+from lab.services import oom_killed
 
 REPO_LAB = [sys.executable, '-m', 'lab']
 
@@ -78,7 +79,7 @@ def test_engine_enforces_memory_limits(lab, docker_client):
         network_mode='none', mem_limit='8m', memswap_limit='8m', labels={'oncall.test': 'true'})
     assert container.wait(timeout=60)['StatusCode'] == 137
     container.reload()
-    assert container.attrs['State']['OOMKilled'] is True
+    assert oom_killed(docker_client, container.attrs)
 
 
 def test_pg_pool_exhausted_refuses_the_app_but_not_a_superuser(lab):

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from ansible_collections.oncall.runbooks.plugins.module_utils.docker import (
-    cgroup_paths, container_name, cpu_percent, has_healthcheck, health_of, is_oneoff, memory_used, readiness,
+    cgroup_paths, container_name, cpu_percent, has_healthcheck, health_of, is_oneoff, memory_used, oom_killed, readiness,
     restart_loop, sample_from_cgroup, sample_from_engine)
 from ansible_collections.oncall.runbooks.plugins.module_utils.logs import match_lines
 
@@ -121,3 +121,22 @@ def test_match_lines_counts_all_and_keeps_the_first():
     found = match_lines([('ERROR', re.compile('ERROR'))], lines, 1)
     assert found == {'ERROR': {'count': 2, 'lines': [{'text': 'ERROR a'}], 'truncated': True}}
     assert match_lines([('x', re.compile('x'))], ['x', 'y'], 5)['x'] == {'count': 1, 'lines': ['x'], 'truncated': False}
+
+
+STARTED = '2026-11-22T03:00:00Z'
+
+
+@pytest.mark.parametrize('state, oom_times, expected', [
+    ({'Status': 'exited', 'ExitCode': 137, 'OOMKilled': True, 'StartedAt': STARTED}, [], True),
+    # The exit won the race: no flag, but an oom event after the start.
+    ({'Status': 'exited', 'ExitCode': 137, 'OOMKilled': False, 'StartedAt': STARTED}, [1795316400.0 + 5], True),
+    # An oom event from an earlier life of the container does not count.
+    ({'Status': 'exited', 'ExitCode': 137, 'OOMKilled': False, 'StartedAt': STARTED}, [1795316400.0 - 60], False),
+    # Killed with SIGKILL for another reason: no oom event.
+    ({'Status': 'exited', 'ExitCode': 137, 'OOMKilled': False, 'StartedAt': STARTED}, [], False),
+    # A running container whose child process hit the limit was not itself OOM-killed.
+    ({'Status': 'running', 'ExitCode': 0, 'OOMKilled': False, 'StartedAt': STARTED}, [1795316400.0 + 5], False),
+    ({'Status': 'exited', 'ExitCode': 1, 'OOMKilled': False, 'StartedAt': STARTED}, [1795316400.0 + 5], False),
+])
+def test_oom_killed(state, oom_times, expected):
+    assert oom_killed(state, oom_times) is expected
