@@ -8,7 +8,12 @@ import sys
 
 from . import scenarios
 from .core import LabError
-from .services import COMPOSE_PROJECT, COMPOSE_SERVICES, SERVICES, Docker
+from .app_grpc import GrpcEngine
+from .app_http import HttpApi, HttpGateway
+from .services import COMPOSE_PROJECT, COMPOSE_SERVICES, Docker, KubeAPI, PgBouncer, PostgreSQL, Redis
+
+# Started in this order, stopped in the reverse order.
+SERVICES = (PostgreSQL, PgBouncer, Redis, Docker, KubeAPI, HttpApi, HttpGateway, GrpcEngine)
 
 
 def up(lab):
@@ -137,6 +142,10 @@ def inventory(lab):
                 'compose_project': COMPOSE_PROJECT,
                 'compose_services': list(COMPOSE_SERVICES),
                 'kubeconfig': str(lab.root / 'kubeconfig'),
+                'api_url': 'http://127.0.0.1:%s' % lab.section('api').get('port'),
+                'gateway_url': 'http://127.0.0.1:%s' % lab.section('gateway').get('port'),
+                'grpc_target': '127.0.0.1:%s' % lab.section('grpc').get('port'),
+                'grpc_services': lab.section('grpc').get('services', []),
             },
         },
     }

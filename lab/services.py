@@ -579,6 +579,3 @@ def import_busybox_image(client, tag):
             tar.addfile(info, io.BytesIO(data))
     repository, version = tag.rsplit(':', 1)
     client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=version, changes=['CMD ["/bin/sh"]'])
-
-
-SERVICES = (PostgreSQL, PgBouncer, Redis, Docker, KubeAPI)

@@ -58,16 +58,17 @@ def require_psycopg2(module):
         module.fail_json(msg=missing_required_lib('psycopg2 (pip install psycopg2-binary)'), exception=PSYCOPG2_IMPORT_ERROR)
 
 
-def connect(module, purpose, database=None):
+def connect(module, purpose, database=None, params=None):
     """Open an autocommit connection whose ``application_name`` marks it as ours.
 
     ``connect_timeout`` bounds the whole connection attempt (TCP, TLS and
     authentication), so a server that accepts and never answers fails in time.
-    ``database`` overrides the ``db`` option (PgBouncer's console is always ``pgbouncer``).
+    ``database`` overrides the ``db`` option (PgBouncer's console is always ``pgbouncer``);
+    ``params`` are the connection options when they are not the module's own (a nested option).
     Raises the driver's exception; callers wrap it with ``failing_on_error``.
     """
     require_psycopg2(module)
-    params = module.params
+    params = module.params if params is None else params
     if params['connect_timeout'] < 1:
         module.fail_json(msg='connect_timeout must be at least 1 second, got %s' % params['connect_timeout'])
     kwargs = dict(

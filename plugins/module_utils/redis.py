@@ -64,8 +64,11 @@ def check_connection_options(params):
         raise RunbookError('db must be 0 or more, got %d' % params['db'])
 
 
-def connect(module, purpose, db=None):
+def connect(module, purpose, db=None, params=None):
     """A client named ``oncall.runbooks/<purpose>`` that has answered PING.
+
+    ``params`` are the connection options when they are not the module's own (a nested
+    ``redis`` option of a module that also talks to another service).
 
     Every command, and the connection itself, is bounded by ``socket_timeout``; redis-py's
     own retries are switched off, so a dead or hung server fails once, within the timeout.
@@ -73,7 +76,7 @@ def connect(module, purpose, db=None):
     """
     if redis is None:
         module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
-    params = module.params
+    params = module.params if params is None else params
     db = params['db'] if db is None else db
     options = dict(socket_timeout=params['socket_timeout'], socket_connect_timeout=params['socket_timeout'],
                    retry=Retry(NoBackoff(), 0), retry_on_timeout=False)

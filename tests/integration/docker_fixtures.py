@@ -135,10 +135,17 @@ class ComposeProject(object):
 
     def wait_for_state(self, predicate, service=None, timeout=60, what='state'):
         """Wait until ``predicate(inspect_json)`` holds for every container (of ``service``)."""
+        seen = []
+
         def reached():
             found = self.inspect_service(service)
+            seen[:] = [dict((key, attrs['State'].get(key)) for key in ('Status', 'ExitCode', 'OOMKilled', 'Error')) for attrs in found]
             return found and all(predicate(attrs) for attrs in found)
-        return poll(reached, timeout, 'containers of %s/%s: %s' % (self.name, service or '*', what))
+        try:
+            return poll(reached, timeout, 'containers of %s/%s: %s' % (self.name, service or '*', what))
+        except pytest.fail.Exception as exc:
+            # Say what the engine showed instead, so that a failure in CI can be understood from its log.
+            pytest.fail('%s; last seen: %s' % (exc, seen))
 
     def inspect_service(self, service=None):
         return [self.client.api.inspect_container(item.id) for item in self.list(service)]
