@@ -20,9 +20,11 @@ try:
     import psycopg2.extras
     import psycopg2.sql
 except ImportError:
-    psycopg2 = None
+    psycopg2 = sql = None
     PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
 else:
+    # For the modules that compose statements: imported here once, guarded, instead of in each of them.
+    sql = psycopg2.sql
     PSYCOPG2_IMPORT_ERROR = None
 
 SSL_MODES = ['allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full']

@@ -210,6 +210,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import (
     resolve_columns,
     resolve_table,
     set_timeouts,
+    sql,
 )
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     Plan,
@@ -222,9 +223,8 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
 try:
     import psycopg2
     import psycopg2.errors
-    from psycopg2 import sql
 except ImportError:
-    psycopg2 = sql = None  # reported by connect() before any query is built
+    psycopg2 = None  # reported by connect() before any query is built
 
 
 def statements(schema, table, time_column, filters):

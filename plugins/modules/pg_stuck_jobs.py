@@ -194,6 +194,7 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.postgres import (
     resolve_columns,
     resolve_table,
     set_timeouts,
+    sql,
 )
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     Plan,
@@ -206,11 +207,6 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     plan_summary,
     worst_status,
 )
-
-try:
-    from psycopg2 import sql
-except ImportError:
-    sql = None  # reported by connect() before any query is built
 
 
 def statements(schema, table, params):

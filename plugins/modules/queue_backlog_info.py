@@ -265,11 +265,6 @@ from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
     parse_duration,
 )
 
-try:
-    from psycopg2 import sql
-except ImportError:
-    sql = None  # reported by connect() before any query is built
-
 PURPOSE = 'queue_backlog_info'
 # Payload fields that date a Laravel job: Horizon's pushedAt (microtime, as a string), Laravel 11's createdAt.
 PAYLOAD_TIMES = ('pushedAt', 'createdAt')
@@ -412,15 +407,15 @@ def resolve(connection, params):
 
 def backlog_query(schema, table, params, epoch):
     """Pending rows and the age of the oldest, per queue when ``queue_column`` is set."""
-    names = dict(table=sql.Identifier(schema, table), status=sql.Identifier(params['status_column']),
-                 created=sql.Identifier(params['created_column']),
-                 queue=sql.Identifier(params['queue_column']) if params['queue_column'] else sql.SQL('NULL'))
+    names = dict(table=pg.sql.Identifier(schema, table), status=pg.sql.Identifier(params['status_column']),
+                 created=pg.sql.Identifier(params['created_column']),
+                 queue=pg.sql.Identifier(params['queue_column']) if params['queue_column'] else pg.sql.SQL('NULL'))
     age = 'EXTRACT(EPOCH FROM now())::float - min({created})::float' if epoch else 'EXTRACT(EPOCH FROM now() - min({created}))::float'
     # ::text lets an enum status column be compared with the statuses given as text.
     query = 'SELECT {queue}::text AS queue, count(*) AS depth, ' + age + ' AS age FROM {table} WHERE {status}::text = ANY(%(statuses)s)'
     if params['queue_column']:
         query += ' GROUP BY 1 ORDER BY 1'
-    return sql.SQL(query).format(**names)
+    return pg.sql.SQL(query).format(**names)
 
 
 def read_table(connection, params, resolved, query_timeout):
