@@ -9,7 +9,7 @@ GET_PIP := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(BIN):$(PATH)
 
-.PHONY: deps system-deps venv link lab-up lab-down lab-status demo test sanity units integration lint clean
+.PHONY: deps system-deps venv link lab-up lab-down lab-status demo test sanity units integration molecule lint clean
 
 deps: system-deps venv link $(GET_PIP)
 
@@ -45,7 +45,7 @@ demo: deps
 test: deps
 	@bash tests/run-all.sh
 
-sanity units integration lint: deps
+sanity units integration molecule lint: deps
 	@bash tests/run-all.sh $@
 
 clean: lab-down

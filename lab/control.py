@@ -146,6 +146,10 @@ def inventory(lab):
                 'gateway_url': 'http://127.0.0.1:%s' % lab.section('gateway').get('port'),
                 'grpc_target': '127.0.0.1:%s' % lab.section('grpc').get('port'),
                 'grpc_services': lab.section('grpc').get('services', []),
+                'k8s_namespace': 'linkflow',
+                # The runbooks' incidents and run records stay inside the lab.
+                'incident_store_path': str(lab.root / 'incidents'),
+                'incident_report_dir': str(lab.root / 'reports'),
             },
         },
     }

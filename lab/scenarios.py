@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from .core import REPO, LabError, pid_alive, processes_running, stop_pid, wait_for
@@ -21,6 +22,14 @@ def scenario(cls):
     SCENARIOS[cls.name] = cls
     return cls
 
+
+
+def wait_until(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise LabError('%s: not within %ss' % (what, timeout))
+        time.sleep(0.25)
 
 class Scenario(object):
     name = ''

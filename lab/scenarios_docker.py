@@ -7,22 +7,11 @@ present() looks at the engine directly, never through the collection.
 
 from __future__ import annotations
 
-import time
-
-from .core import LabError
-from .scenarios import Scenario, scenario
+from .scenarios import Scenario, scenario, wait_until
 from .services import BAD_RELEASE_VERSION, RELEASE_VERSION, SCENARIO_LABEL, Docker, oom_killed, release_tag, service_container_name
 
 # Set on a redeployed container so that a rollback knows where to return (as docker_rollback does).
 PREVIOUS_IMAGE_LABEL = 'oncall.runbooks.previous-image'
-
-
-def wait_until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            raise LabError('%s: not within %ss' % (what, timeout))
-        time.sleep(0.25)
 
 
 class ContainerScenario(Scenario):

@@ -5,11 +5,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 BIN=$REPO/.venv/bin
+# molecule and the tests call ansible-playbook and friends by name.
+export PATH="$BIN:$PATH"
 LOGS=$REPO/.build/logs
 STAGE=$REPO/.build/ansible-test/ansible_collections/oncall/runbooks
 mkdir -p "$LOGS"
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(sanity units integration lint)
+[ ${#suites[@]} -gt 0 ] || suites=(sanity units integration molecule lint)
 
 declare -A PASSED FAILED STATUS
 
@@ -53,6 +55,26 @@ run_integration() {
   "$BIN/python" -m pytest tests/integration -p no:cacheprovider \
     -c tests/integration/pytest.ini --rootdir tests/integration 2>&1 | tee "$LOGS/integration.log"
   record_pytest integration "${PIPESTATUS[0]}" "$LOGS/integration.log"
+}
+
+# Every playbook's molecule scenario against the lab, one at a time (they share it): inject, --check,
+# real run, idempotence, the lab's own verdict. A scenario's log: .build/logs/molecule-<name>.log.
+run_molecule() {
+  "$BIN/python" -m lab up || { record molecule 0 1 1; return; }
+  local passed=0 failed=0 dir name
+  for dir in "$REPO"/extensions/molecule/*/; do
+    name=$(basename "$dir")
+    [ -f "$dir/molecule.yml" ] || continue
+    if (cd "$REPO" && "$BIN/molecule" test -s "$name") > "$LOGS/molecule-$name.log" 2>&1; then
+      passed=$((passed + 1)); echo "molecule $name: passed"
+    else
+      failed=$((failed + 1)); echo "molecule $name: FAILED (log: .build/logs/molecule-$name.log)"
+      tail -40 "$LOGS/molecule-$name.log"
+    fi
+  done 2>&1 | tee "$LOGS/molecule.log"
+  passed=$(grep -c '^molecule .*: passed$' "$LOGS/molecule.log"); failed=$(grep -c '^molecule .*: FAILED (log' "$LOGS/molecule.log")
+  [ "$passed" -gt 0 ] || failed=$((failed + 1))
+  record molecule "$passed" "$failed" "$failed"
 }
 
 run_lint() {

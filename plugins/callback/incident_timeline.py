@@ -17,8 +17,10 @@ description:
     whether the task ran in check mode, and a one-line C(summary): the module's own C(summary) line when it returns one,
     the message of a failure, or nothing."
   - Results marked C(no_log) are recorded as C(censored); nothing from them reaches the store.
-  - The incident is the one named by O(incident_id), or else the newest open incident of the store.
-    When there is none, the callback does nothing (it says so at C(-v)).
+  - The incident is the one named by O(incident_id), or else the newest open incident of the store, or else the one
+    that a task of the run declares or joins with M(oncall.runbooks.incident) (its store path taken from that task).
+    The tasks before that one, a runbook's diagnosis, are held (at most 2000 entries) and written once it is known.
+    When the run never names an incident, the callback records nothing (it says so at C(-v)).
   - The store is first read when the first task has finished, so a run whose first task declares the incident is recorded from that task on.
   - Entries are written in one batch per task (when the next task starts) and at the end of the run, not once per host.
     A store that cannot be written to becomes one warning; the run itself is never stopped or failed by this plugin.
@@ -80,6 +82,9 @@ except ImportError:
 
 # A summary is one line of a table row in the report, not a log.
 MAX_SUMMARY = 300
+# Entries held while no incident is known yet (a runbook's diagnosis comes before its declaration).
+MAX_HELD_ENTRIES = 2000
+INCIDENT_ACTIONS = ('oncall.runbooks.incident', 'incident')
 CENSORED = 'censored'
 
 
@@ -123,6 +128,9 @@ class CallbackModule(CallbackBase):
         self._pending = []
         self._started = {}
         self._play_recorded = True
+        # No incident known yet: entries are held until a task of the run declares or joins one.
+        self._waiting = False
+        self._learned = None
 
     # --- the store -------------------------------------------------------------------
 
@@ -141,8 +149,11 @@ class CallbackModule(CallbackBase):
             self._display.warning('incident_timeline: the oncall.runbooks incident store (module_utils/incident.py) cannot be imported')
             return None
         incident_id = self.get_option('incident_id')
+        store_path = self.get_option('store_path')
+        if not incident_id and self._learned:
+            incident_id, store_path = self._learned[0], self._learned[1] or store_path
         try:
-            store = open_store_from(store_path=self.get_option('store_path'), store_dsn=self.get_option('store_dsn'))
+            store = open_store_from(store_path=store_path, store_dsn=self.get_option('store_dsn'))
             if incident_id:
                 if store.get(incident_id) is None:
                     self._give_up('incident %s is not in the store' % incident_id)
@@ -150,8 +161,11 @@ class CallbackModule(CallbackBase):
             else:
                 open_incidents = store.open_incidents()
                 if not open_incidents:
-                    self._disabled = True
-                    self._display.v('incident_timeline: no open incident and ONCALL_INCIDENT_ID not set; nothing recorded')
+                    store.close()
+                    if not self._waiting:
+                        self._display.v('incident_timeline: no open incident and ONCALL_INCIDENT_ID not set; nothing recorded'
+                                        ' unless a task declares one')
+                    self._waiting = True
                     return None
                 incident_id = open_incidents[0]['id']
         except Exception as exc:  # pylint: disable=broad-except
@@ -164,8 +178,10 @@ class CallbackModule(CallbackBase):
     def _flush(self):
         if not self._pending or self._disabled:
             return
-        store = self._connect()
+        store = None if self._waiting and not self._learned else self._connect()
         if store is None:
+            # Held until a task names the incident; the oldest go first past the limit.
+            del self._pending[:-MAX_HELD_ENTRIES]
             return
         entries, self._pending = self._pending, []
         try:
@@ -208,6 +224,20 @@ class CallbackModule(CallbackBase):
         if status == 'ok' and entry['changed']:
             entry['status'] = 'changed'
         self._pending.append(entry)
+        if status == 'ok' and entry['module'] in INCIDENT_ACTIONS and not entry['check_mode']:
+            self._learn(data)
+
+    def _learn(self, data):
+        """A task declared or joined an incident: record the run there from now on (held entries included)."""
+        incident_id = (data.get('incident') or {}).get('id')
+        if not incident_id or self.get_option('incident_id') or incident_id == self._incident_id:
+            return
+        module_args = (data.get('invocation') or {}).get('module_args') or {}
+        self._learned = (incident_id, module_args.get('store_path'))
+        if self._store is not None:
+            # Recording into another open incident so far: this run's own incident wins from here on.
+            self._store.close()
+            self._store, self._incident_id = None, None
 
     def v2_runner_on_start(self, host, task):
         self._started[(host.get_name(), task._uuid)] = time.monotonic()

@@ -176,6 +176,17 @@ containers:
     restart_policy:
       description: The restart policy, e.g. C(unless-stopped) or C(on-failure:5).
       type: str
+    created:
+      description: When the container was created (deployed), RFC 3339.
+      type: str
+    created_seconds_ago:
+      description: How long ago the container was created, in seconds.
+      type: int
+    previous_image:
+      description:
+        - The image recorded in the label C(oncall.runbooks.previous-image) by M(oncall.runbooks.docker_rollback) (or by a
+          deploy that sets it), the image a rollback without a target returns to; null when none is recorded.
+      type: str
     started_at:
       description: When it last started, RFC 3339; null if never.
       type: str
@@ -211,7 +222,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oncall.runbooks.plugins.module_utils.docker import (
-    SELECTION_RULES, api_version, collect_stats, connect, container_name, container_events, docker_argument_spec,
+    PREVIOUS_IMAGE_LABEL, SELECTION_RULES, api_version, collect_stats, connect, container_name, container_events, docker_argument_spec,
     engine_is_local, engine_name, has_healthcheck, health_of, last_health_output, project_of, oom_killed, restart_loop,
     select_containers, selection_argument_spec, service_of)
 from ansible_collections.oncall.runbooks.plugins.module_utils.runbook import (
@@ -243,6 +254,7 @@ def describe(attrs, events, params, window, now):
     if policy_text == 'on-failure' and policy.get('MaximumRetryCount'):
         policy_text += ':%d' % policy['MaximumRetryCount']
     started = parse_timestamp(state.get('StartedAt'))
+    created = parse_timestamp(attrs.get('Created'))
     seen = (events or {}).get(attrs['Id'], {})
     deaths_in_window = None if events is None else len([when for when in seen.get('die', ()) if when >= now - window])
     restart_count = attrs.get('RestartCount') or 0
@@ -257,6 +269,11 @@ def describe(attrs, events, params, window, now):
         'project': project_of(attrs),
         'image': (attrs.get('Config') or {}).get('Image'),
         'image_id': attrs.get('Image'),
+        # When this container was deployed, and the image a rollback would return to: a runbook
+        # rolls back a failing service deployed within its window instead of restarting it.
+        'created': attrs.get('Created') if created else None,
+        'created_seconds_ago': int(now - created) if created else None,
+        'previous_image': ((attrs.get('Config') or {}).get('Labels') or {}).get(PREVIOUS_IMAGE_LABEL),
         'state': state.get('Status'),
         'status': ps_status(state, health, now),
         'health': health,

@@ -82,6 +82,11 @@ def test_rollback_to_a_healthy_tag_keeps_the_configuration_then_back_by_label(do
     assert new['State']['Running'] and new['State']['Health']['Status'] == 'healthy'
     labels = new['Config']['Labels']
     assert labels[PREVIOUS] == releases['current']
+    # docker_service_info tells a runbook what a rollback would return to, and how recent the deploy is.
+    info = run_module('docker_service_info', {'project': compose_project.name})[0]
+    rolled = [container for container in info['containers'] if container['name'] == name][0]
+    assert rolled['previous_image'] == releases['current']
+    assert rolled['created'] == new['Created'] and 0 <= rolled['created_seconds_ago'] < 120
     assert labels['team'] == 'core' and labels['com.docker.compose.service'] == 'api'
     assert labels['org.opencontainers.image.version'] == '2.0.0'  # the image's own label came from the new image
     assert 'APP_ENV=production' in new['Config']['Env'] and 'QUEUE=default' in new['Config']['Env']

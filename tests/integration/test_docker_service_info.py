@@ -40,6 +40,7 @@ def test_healthy_project_is_reported_in_full_with_stats(lab, run_module, compose
     assert api['health_check']['exit_code'] == 0 and 'selftest ok' in api['health_check']['output']
     assert api['restart_policy'] == 'unless-stopped' and api['restart_count'] == 0 and api['oom_killed'] is False
     assert api['restart_loop'] is False and api['deaths_in_window'] == 0 and api['started_at'] and api['finished_at'] is None
+    assert api['created'] and 0 <= api['created_seconds_ago'] < 300 and api['previous_image'] is None
     worker = containers['%s-worker-1' % compose_project.name]
     assert worker['health'] is None and worker['health_check'] is None and worker['restart_policy'] == 'no'
     for container, limit in ((api, 64), (worker, 32)):

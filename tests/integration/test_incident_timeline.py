@@ -214,3 +214,28 @@ def test_a_play_can_opt_out(lab, tmp_path, store_dir):
     outcome = run_playbook(lab, playbook, tmp_path, env=env)
     assert outcome.rc == 0, outcome.stdout + outcome.stderr
     assert [entry['task'] for entry in store.get(incident['id'])['timeline']] == ['Recorded']
+
+
+def test_the_diagnosis_before_a_declaration_is_held_and_written_to_the_declared_incident(lab, tmp_path, store_dir):
+    # No open incident when the run starts, and the callback is told no store: it learns both from the incident task.
+    store = store_from(store_dir)
+    tasks = [
+        {'name': 'Diagnose', 'ansible.builtin.debug': {'msg': 'looking'}},
+        {'name': 'Declare', 'oncall.runbooks.incident': {'state': 'declared', 'title': 'Pool exhausted', 'severity': 'SEV1',
+                                                         'dedup_key': 'held-test', 'store_path': str(store_dir)}},
+        {'name': 'Mitigate', 'ansible.builtin.debug': {'msg': 'mitigating'}},
+    ]
+    outcome = run(lab, tmp_path, tasks, tmp_path / 'another-store', verbosity=1)
+    assert outcome.rc == 0, outcome.stdout + outcome.stderr
+    incident = store.open_incidents()[0]
+    recorded = [entry['task'] for entry in incident['timeline'] if entry.get('kind') == 'task']
+    assert recorded == ['Diagnose', 'Declare', 'Mitigate']
+
+
+def test_a_declaration_in_check_mode_names_no_incident(lab, tmp_path, store_dir):
+    store = store_from(store_dir)
+    tasks = [{'name': 'Declare', 'oncall.runbooks.incident': {'state': 'declared', 'title': 'Pool exhausted', 'severity': 'SEV1',
+                                                              'dedup_key': 'held-check', 'store_path': str(store_dir)}}]
+    outcome = run(lab, tmp_path, tasks, tmp_path / 'another-store', check=True)
+    assert outcome.rc == 0, outcome.stdout + outcome.stderr
+    assert store.open_incidents() == []
