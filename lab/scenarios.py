@@ -23,13 +23,13 @@ def scenario(cls):
     return cls
 
 
-
 def wait_until(condition, timeout, what):
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() >= deadline:
             raise LabError('%s: not within %ss' % (what, timeout))
         time.sleep(0.25)
+
 
 class Scenario(object):
     name = ''
