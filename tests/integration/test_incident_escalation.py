@@ -97,12 +97,14 @@ def test_the_escalate_playbook_notifies_each_step_once(lab, tmp_path, http_recei
     env = {'ONCALL_INCIDENT_STORE': str(store_path), 'ONCALL_INCIDENT_DSN': '', 'ONCALL_INCIDENT_ID': '',
            'ANSIBLE_CALLBACKS_ENABLED': 'capture_results,oncall.runbooks.incident_timeline'}
     playbook = REPO / 'playbooks' / 'escalate.yml'
+    # The lab's inventory names a store of its own: the test's store wins as an extra variable.
+    extra = {'incident_escalation_channels': channels, 'incident_store_path': str(store_path)}
 
-    outcome = run_playbook(lab, playbook, tmp_path, check=True, env=env, extra_vars={'incident_escalation_channels': channels, 'incident_store_path': str(store_path)})
+    outcome = run_playbook(lab, playbook, tmp_path, check=True, env=env, extra_vars=extra)
     assert outcome.rc == 0, outcome.stdout + outcome.stderr
     assert receiver.requests == [] and store.get(sev1)['escalations'] == []
 
-    outcome = run_playbook(lab, playbook, tmp_path, env=env, extra_vars={'incident_escalation_channels': channels, 'incident_store_path': str(store_path)})
+    outcome = run_playbook(lab, playbook, tmp_path, env=env, extra_vars=extra)
     text = outcome.stdout + outcome.stderr
     assert outcome.rc == 0, text
     # The engineering lead is reached by Slack DM (configured); on-call's pagerduty and slack_incidents are not configured.
@@ -118,7 +120,7 @@ def test_the_escalate_playbook_notifies_each_step_once(lab, tmp_path, http_recei
     assert [(item['channel'], item['ok']) for item in record['notifications']] == [('webhook', True)]
     assert [entry for entry in record['timeline'] if entry['kind'] == 'task'] == []
 
-    outcome = run_playbook(lab, playbook, tmp_path, env=env, extra_vars={'incident_escalation_channels': channels, 'incident_store_path': str(store_path)})
+    outcome = run_playbook(lab, playbook, tmp_path, env=env, extra_vars=extra)
     assert outcome.rc == 0, outcome.stdout + outcome.stderr
     assert len(receiver.requests) == 1
     assert outcome.result('Summarise the escalation run')['msg'] == 'escalated 0 steps of 0 of 1 open incidents'
